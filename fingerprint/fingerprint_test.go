@@ -26,7 +26,3 @@ func TestOf(t *testing.T) {
 		t.Fatalf("Of(\"\") = %q", Of(""))
 	}
 }
-
-func ExampleOf() {
-	println(Of("sk-ant-example") != "sk-ant-example")
-}

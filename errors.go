@@ -3,6 +3,7 @@ package streamgate
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/streamgate/streamgate/apierr"
 	"github.com/streamgate/streamgate/sse"
@@ -20,6 +21,31 @@ var (
 	// configured maximum the Transport buffers.
 	ErrRequestTooLarge = errors.New("streamgate: request body too large")
 )
+
+// AdmissionError is returned by RoundTrip when a request was not admitted:
+// the queue was full, the wait could not fit the caller's deadline or the
+// configured maximum wait, or the gate was closed. Nothing was sent
+// upstream. A proxy answers it with its own 429 and RetryAfter.
+type AdmissionError struct {
+	// RetryAfter is the estimated wait until the request could have been
+	// admitted, or 0 when unknown.
+	RetryAfter time.Duration
+	// Cause is gate.ErrQueueFull, a *gate.WaitError, gate.ErrClosed or a
+	// context error.
+	Cause error
+}
+
+// Error implements error.
+func (e *AdmissionError) Error() string {
+	msg := "streamgate: not admitted: " + e.Cause.Error()
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Millisecond))
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *AdmissionError) Unwrap() error { return e.Cause }
 
 // StreamError is returned by a response body's Read when the stream was
 // interrupted after the caller had started receiving it: an error event, an

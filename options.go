@@ -43,6 +43,7 @@ type config struct {
 	modelClass    func(ratelimit.Provider, string) string
 	observer      func(Event)
 	limits        map[string]Limits // by provider/modelClass
+	maxWait       time.Duration
 }
 
 // Defaults for the options.
@@ -180,4 +181,12 @@ func WithObserver(f func(Event)) Option {
 		}
 		c.observer = f
 	})
+}
+
+// WithMaxAdmissionWait bounds how long a request may wait to be admitted
+// (default 0: as long as its context allows). A request that would wait
+// longer fails with an *AdmissionError carrying the estimated wait; a
+// proxy turns that into its own 429 with retry-after.
+func WithMaxAdmissionWait(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxWait = max(d, 0) })
 }

@@ -358,8 +358,14 @@ func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
 	charge, hold := c.costs()
 	var res *budget.Reservation
 	var admitErr error
+	var lastWait time.Duration
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	defer cancel(nil)
+	if mw := c.maxWait(); mw > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, mw)
+		defer stop()
+	}
 	c.t.emit(c.event(EventQueued))
 	ticket, err := c.ks.gate.Acquire(ctx, gate.Request{
 		Priority: c.priority,
@@ -385,6 +391,7 @@ func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
 					return 0, false
 				}
 				if !result.Admitted {
+					lastWait = result.Wait
 					return result.Wait, false
 				}
 				res = r
@@ -394,10 +401,26 @@ func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
 		},
 	})
 	if err != nil {
-		if admitErr != nil {
+		switch {
+		case admitErr != nil:
 			err = fmt.Errorf("streamgate: budget store: %w", admitErr)
-		} else {
-			err = fmt.Errorf("streamgate: admission: %w", err)
+		case c.ctx.Err() != nil:
+			// The caller gave up: report its own error.
+			err = c.ctx.Err()
+		default:
+			ae := &AdmissionError{Cause: err, RetryAfter: lastWait}
+			var we *gate.WaitError
+			if errors.As(err, &we) {
+				ae.RetryAfter = we.Wait
+			}
+			if st := c.ks.gate.Stats(); ae.RetryAfter <= 0 {
+				until := st.CooldownUntil
+				if st.BackoffUntil.After(until) {
+					until = st.BackoffUntil
+				}
+				ae.RetryAfter = max(time.Until(until), 0)
+			}
+			err = ae
 		}
 		ev := c.event(EventRejected)
 		ev.Err = err
@@ -408,6 +431,22 @@ func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
 	ev.Wait = ticket.Waited()
 	c.t.emit(ev)
 	return res, ticket, nil
+}
+
+type maxWaitKey struct{}
+
+// WithMaxWait returns a context whose requests wait at most d to be
+// admitted (it bounds the queueing only, not the stream). It overrides
+// the Transport's WithMaxAdmissionWait.
+func WithMaxWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, maxWaitKey{}, d)
+}
+
+func (c *call) maxWait() time.Duration {
+	if d, ok := c.ctx.Value(maxWaitKey{}).(time.Duration); ok {
+		return d
+	}
+	return c.t.cfg.maxWait
 }
 
 // run sends the request, retrying what can be retried before any byte has

@@ -231,3 +231,31 @@ func TestCloseMidStreamSettles(t *testing.T) {
 		t.Fatalf("read after close = %v", err)
 	}
 }
+
+func TestAdmissionErrorWhenWaitExceedsMaxWait(t *testing.T) {
+	tr := NewTransport(fastPolicy(), WithMaxAdmissionWait(20*time.Millisecond),
+		WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return errorResponse(429, "5000", `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`), nil
+		})))
+	// The first request is rate limited for 5s and gives up (MaxElapsed is
+	// not reached, but its retry would wait 5s: use a short context).
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := tr.RoundTrip(newRequest(t, ctx)); err == nil {
+		t.Fatal("want error")
+	}
+	// The key is now cooling down for ~5s: the next request is refused
+	// fast with the remaining wait.
+	start := time.Now()
+	_, err := tr.RoundTrip(newRequest(t, context.Background()))
+	var ae *AdmissionError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want *AdmissionError", err)
+	}
+	if ae.RetryAfter < 4*time.Second || ae.RetryAfter > 5*time.Second {
+		t.Fatalf("RetryAfter = %v, want the cooldown's remaining ~5s", ae.RetryAfter)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("refusal took %v, want fail-fast", waited)
+	}
+}

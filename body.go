@@ -119,6 +119,7 @@ type streamModel interface {
 	Observe(sse.Event)
 	End() sse.Verdict
 	Interrupt(reason string) sse.Verdict
+	Verdict() sse.Verdict
 	OutputTokens() int64
 }
 
@@ -131,7 +132,9 @@ const (
 )
 
 // streamBody is the caller's view of a streaming response: the upstream
-// bytes unchanged, observed as they pass.
+// bytes unchanged, observed as they pass, and handed over whole events at a
+// time: a caller never holds half an event, so an interrupted stream can be
+// resumed or ended cleanly.
 type streamBody struct {
 	c      *call
 	res    *budget.Reservation
@@ -141,12 +144,16 @@ type streamBody struct {
 	isMsg  bool
 	parser sse.Parser
 	idle   *time.Timer
+	buf    []byte
 
 	stalled atomic.Bool
 	closed  atomic.Bool
 
 	mu          sync.Mutex // serialises Read and the end of the stream
-	pending     []byte     // peeked bytes not yet handed to the caller
+	ready       []byte     // whole events not yet handed to the caller
+	held        []byte     // bytes of an event still being received
+	first       *sse.Event // the first event with data (set by the peek)
+	pendingErr  error      // a read error to act on once ready is drained
 	sentFirst   bool
 	firstByteAt time.Time
 	estimated   int64 // live output estimate
@@ -159,7 +166,7 @@ type streamBody struct {
 // stream whose first event is an error is a pre-stream failure: the body is
 // closed and the classified error returned so it can be retried.
 func newStreamBody(c *call, resp *http.Response, res *budget.Reservation, ticket *gate.Ticket) (*streamBody, *apierr.Error) {
-	b := &streamBody{c: c, res: res, ticket: ticket, up: resp.Body}
+	b := &streamBody{c: c, res: res, ticket: ticket, up: resp.Body, buf: make([]byte, 32<<10)}
 	if c.ep == OpenAIChatCompletions {
 		b.model = &sse.ChatStream{}
 	} else {
@@ -170,61 +177,81 @@ func newStreamBody(c *call, resp *http.Response, res *budget.Reservation, ticket
 		b.stalled.Store(true)
 		b.up.Close()
 	})
-	var first *sse.Event
-	buf := make([]byte, 4096)
-	for first == nil {
-		n, err := b.up.Read(buf)
-		b.idle.Reset(c.t.cfg.idleTimeout)
-		if n > 0 {
-			b.pending = append(b.pending, buf[:n]...)
-			perr := b.parser.Feed(buf[:n], func(ev sse.Event) {
-				b.observe(ev)
-				if first == nil && ev.Type != sse.EventPing && len(ev.Data) > 0 {
-					e := ev
-					first = &e
-				}
-			})
-			if perr != nil {
-				break
-			}
+	for b.first == nil {
+		err := b.fill()
+		if err == nil {
+			continue
 		}
-		if err != nil {
-			if first != nil {
-				break
-			}
-			// Nothing usable reached us: a pre-stream failure.
-			b.idle.Stop()
-			b.up.Close()
-			_ = res.Settle(budget.UnknownCost())
-			ticket.Release()
-			if c.ctx.Err() != nil {
-				return nil, &apierr.Error{Class: apierr.Unknown, Err: c.ctx.Err(), RetryAfter: -1}
-			}
-			cause := err
-			if b.stalled.Load() {
-				cause = ErrStalled
-			} else if err == io.EOF {
-				cause = io.ErrUnexpectedEOF
-			}
-			return nil, &apierr.Error{Provider: c.key.Provider, Class: apierr.Network, Err: cause, RetryAfter: -1, Message: "stream ended before its first event"}
+		if b.first != nil {
+			// The stream ended right after its first event: Read
+			// finishes it.
+			b.pendingErr = err
+			break
 		}
+		// Nothing usable reached us: a pre-stream failure.
+		b.idle.Stop()
+		b.up.Close()
+		_ = res.Settle(budget.UnknownCost())
+		ticket.Release()
+		if c.ctx.Err() != nil {
+			return nil, &apierr.Error{Class: apierr.Unknown, Err: c.ctx.Err(), RetryAfter: -1}
+		}
+		cause := err
+		if b.stalled.Load() {
+			cause = ErrStalled
+		} else if err == io.EOF {
+			cause = io.ErrUnexpectedEOF
+		}
+		return nil, &apierr.Error{Provider: c.key.Provider, Class: apierr.Network, Err: cause, RetryAfter: -1, Message: "stream ended before its first event"}
 	}
-	if first != nil {
-		if aerr := apierr.FromEvent(c.key.Provider, first.Data); aerr != nil {
-			b.idle.Stop()
-			b.up.Close()
-			_ = res.Settle(budget.UnknownCost())
-			ticket.Release()
-			return nil, aerr
-		}
+	if aerr := apierr.FromEvent(c.key.Provider, b.first.Data); aerr != nil {
+		b.idle.Stop()
+		b.up.Close()
+		_ = res.Settle(budget.UnknownCost())
+		ticket.Release()
+		return nil, aerr
 	}
 	return b, nil
+}
+
+// fill reads one chunk from upstream, observes its events and moves the
+// whole events to ready. Requires b.mu held (or exclusive access during the
+// peek).
+func (b *streamBody) fill() error {
+	n, err := b.up.Read(b.buf)
+	if !b.done {
+		b.idle.Reset(b.c.t.cfg.idleTimeout)
+	}
+	if n > 0 {
+		chunk := b.buf[:n]
+		perr := b.parser.Feed(chunk, b.observe)
+		b.held = append(b.held, chunk...)
+		if bd := b.parser.Boundary(); bd >= 0 {
+			cut := len(b.held) - (n - bd)
+			b.ready = append(b.ready, b.held[:cut]...)
+			b.held = append(b.held[:0], b.held[cut:]...)
+		}
+		if perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err == io.EOF && b.model.Verdict().Status == sse.Complete {
+		// Whatever follows the terminal event (a trailing blank line) is
+		// the caller's too.
+		b.ready = append(b.ready, b.held...)
+		b.held = b.held[:0]
+	}
+	return err
 }
 
 // observe feeds one event to the model and charges its output estimate.
 // Requires b.mu held (or exclusive access during the peek).
 func (b *streamBody) observe(ev sse.Event) {
 	b.model.Observe(ev)
+	if b.first == nil && ev.Type != sse.EventPing && len(ev.Data) > 0 {
+		e := ev
+		b.first = &e
+	}
 	var est int64
 	switch {
 	case b.isMsg && ev.Type == sse.EventContentBlockDelta:
@@ -254,35 +281,34 @@ func (b *streamBody) flushConsumed() {
 	b.consumed += n
 }
 
-// Read implements io.Reader: the upstream bytes unchanged, then io.EOF only
-// when the stream was complete, else a *StreamError.
+// Read implements io.Reader: the upstream bytes unchanged, whole events at
+// a time, then io.EOF only when the stream was complete, else a
+// *StreamError.
 func (b *streamBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pending) > 0 {
-		n := copy(p, b.pending)
-		b.pending = b.pending[n:]
+	for len(b.ready) == 0 && !b.done {
+		err := b.pendingErr
+		b.pendingErr = nil
+		if err == nil {
+			err = b.fill()
+		}
+		if err != nil && len(b.ready) == 0 {
+			b.finish(err)
+		} else if err != nil {
+			b.pendingErr = err
+		}
+	}
+	if len(b.ready) > 0 {
+		n := copy(p, b.ready)
+		b.ready = b.ready[n:]
+		if len(b.ready) == 0 {
+			b.ready = nil
+		}
 		b.firstByte()
 		return n, nil
 	}
-	if b.done {
-		return 0, b.final
-	}
-	n, err := b.up.Read(p)
-	if !b.done {
-		b.idle.Reset(b.c.t.cfg.idleTimeout)
-	}
-	if n > 0 {
-		b.firstByte()
-		if perr := b.parser.Feed(p[:n], b.observe); perr != nil && err == nil {
-			err = perr
-		}
-	}
-	if err != nil {
-		b.finish(err)
-		return n, b.final
-	}
-	return n, nil
+	return 0, b.final
 }
 
 func (b *streamBody) firstByte() {
@@ -302,7 +328,7 @@ func (b *streamBody) Close() error {
 	b.up.Close() // unblocks a concurrent Read
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.pending = nil
+	b.ready = nil
 	if !b.done {
 		b.finish(errClosedByCaller)
 	}

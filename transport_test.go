@@ -259,3 +259,36 @@ func TestAdmissionErrorWhenWaitExceedsMaxWait(t *testing.T) {
 		t.Fatalf("refusal took %v, want fail-fast", waited)
 	}
 }
+
+func TestCallerNeverReceivesHalfAnEvent(t *testing.T) {
+	whole := anthropicEvents("caf\u00e9 na\u00efve \u65e5\u672c", false)
+	cut := whole + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\xe6\x97"
+	tr := NewTransport(WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		r := sseResponse("")
+		r.Body = io.NopCloser(&oneByteReader{s: cut})
+		return r, nil
+	})))
+	resp, err := tr.RoundTrip(newRequest(t, context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("err = %v, want ErrIncomplete", err)
+	}
+	if string(got) != whole {
+		t.Fatalf("caller received %d bytes, want exactly the %d bytes of whole events", len(got), len(whole))
+	}
+}
+
+// oneByteReader returns one byte per Read, the worst case for framing.
+type oneByteReader struct{ s string }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if len(r.s) == 0 {
+		return 0, io.EOF
+	}
+	p[0] = r.s[0]
+	r.s = r.s[1:]
+	return 1, nil
+}

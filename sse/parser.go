@@ -96,6 +96,7 @@ type Parser struct {
 	ended      bool // End was called; the next Feed starts a new stream
 	partial    bool
 	err        error
+	boundary   int // see Boundary
 }
 
 func (p *Parser) maxSize() int {
@@ -118,12 +119,14 @@ func (p *Parser) maxSize() int {
 // Feeding after End starts a new stream (a BOM is stripped again); the last
 // event ID and retry time carry over, as for a reconnected EventSource.
 func (p *Parser) Feed(b []byte, emit func(Event)) error {
+	p.boundary = -1
 	if p.err != nil {
 		return p.err
 	}
 	if emit == nil {
 		emit = func(Event) {}
 	}
+	inLen := len(b)
 	if p.ended {
 		p.ended = false
 		p.partial = false
@@ -185,8 +188,12 @@ func (p *Parser) Feed(b []byte, emit func(Event)) error {
 		if len(line) > limit {
 			return p.fail(ErrEventTooLarge)
 		}
+		before := p.events
 		if err := p.processLine(line, limit, emit); err != nil {
 			return p.fail(err)
+		}
+		if p.events != before {
+			p.boundary = inLen - len(b) + pos
 		}
 		p.line = trimBuffer(p.line)
 	}
@@ -381,6 +388,14 @@ func (p *Parser) End() error {
 	p.ended = true
 	return nil
 }
+
+// Boundary returns the offset in the input of the last Feed just past the
+// line that completed its last event, or -1 if no event was completed by
+// it. The bytes of that input up to Boundary plus those of earlier Feeds
+// form whole events; the bytes after it belong to an event still being
+// received. A forwarder that must never hand a reader half an event (so
+// that a stream can be resumed or spliced) forwards up to Boundary only.
+func (p *Parser) Boundary() int { return p.boundary }
 
 // Partial reports whether the last End discarded bytes: an unterminated
 // line, or field lines whose event was never dispatched by a blank line.

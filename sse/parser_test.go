@@ -328,3 +328,39 @@ func TestParserNilEmit(t *testing.T) {
 		t.Fatalf("Events() = %d, want 2", p.Events())
 	}
 }
+
+func TestParserBoundary(t *testing.T) {
+	stream := "event: a\ndata: 1\n\n: comment\nevent: b\r\ndata: 2\r\n\r\nevent: c\rdata: 3\r\rdata: partial"
+	// Every split: the bytes up to the reported boundaries are exactly the
+	// whole events, and the rest is the unfinished one.
+	for split := 0; split <= len(stream); split++ {
+		var p Parser
+		last := 0 // absolute offset past the last completed event
+		off := 0
+		for _, chunk := range []string{stream[:split], stream[split:]} {
+			if err := p.Feed([]byte(chunk), nil); err != nil {
+				t.Fatal(err)
+			}
+			if b := p.Boundary(); b >= 0 {
+				if b > len(chunk) {
+					t.Fatalf("split %d: boundary %d beyond chunk of %d", split, b, len(chunk))
+				}
+				last = off + b
+			}
+			off += len(chunk)
+		}
+		var whole Parser
+		var n int
+		if err := whole.Feed([]byte(stream[:last]), func(Event) { n++ }); err != nil {
+			t.Fatal(err)
+		}
+		// A CR terminator may be followed by an LF in the next byte; the
+		// prefix must already dispatch all three events.
+		if n != 3 {
+			t.Fatalf("split %d: prefix up to boundary %d has %d events, want 3", split, last, n)
+		}
+		if got := stream[last:]; got != "data: partial" && got != "\rdata: partial" {
+			t.Fatalf("split %d: rest after boundary = %q", split, got)
+		}
+	}
+}

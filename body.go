@@ -386,11 +386,8 @@ func (b *streamBody) finish(readErr error) {
 		out = max(out, b.estimated)
 	}
 	c.settle(b.res, in, out)
-	if v.Status == sse.Complete {
-		if !b.firstByteAt.IsZero() {
-			c.ks.observeStreamRate(out, time.Since(b.firstByteAt))
-		}
-		c.ks.gate.Succeeded()
+	if v.Status == sse.Complete && !b.firstByteAt.IsZero() {
+		c.ks.observeStreamRate(out, time.Since(b.firstByteAt))
 	}
 	b.ticket.Release()
 

@@ -53,9 +53,15 @@ const (
 	// DefaultMaxResponseBytes bounds a non-streaming response body that is
 	// read to learn its usage.
 	DefaultMaxResponseBytes = 64 << 20
-	// DefaultRetryRatio is the retry budget: retries may add at most this
-	// fraction of traffic (plus a small per-second allowance).
-	DefaultRetryRatio = 0.2
+	// DefaultRetryRatio is the retry budget: over any 10 seconds, retries
+	// may add at most this fraction of the requests made, plus
+	// DefaultRetryAllowance per second. The gate's global backoff already
+	// paces retries after a 529; the budget caps amplification when an
+	// upstream fails everything.
+	DefaultRetryRatio = 0.5
+	// DefaultRetryAllowance is the retries per second allowed whatever the
+	// traffic (so a quiet client can still retry).
+	DefaultRetryAllowance = 2.0
 )
 
 func defaultConfig() config {
@@ -120,8 +126,9 @@ func WithRetryPolicy(p retry.Policy) Option {
 	return optionFunc(func(c *config) { c.policy = p })
 }
 
-// WithRetryBudget limits retries to ratio of requests (default 0.2); 0
-// disables the retry budget.
+// WithRetryBudget limits retries to ratio of requests plus
+// DefaultRetryAllowance per second (default ratio 0.5); 0 disables the
+// retry budget.
 func WithRetryBudget(ratio float64) Option {
 	return optionFunc(func(c *config) { c.retryRatio = ratio })
 }

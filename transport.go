@@ -69,6 +69,9 @@ func NewTransport(opts ...Option) *Transport {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	if cfg.gate == (gate.Config{}) {
+		cfg.gate = scaledGate(cfg.window)
+	}
 	store := cfg.store
 	if store == nil {
 		store = budget.NewMemory(budget.WithWindow(cfg.window))
@@ -81,10 +84,25 @@ func NewTransport(opts ...Option) *Transport {
 		keys:   make(map[budget.Key]*keyState),
 	}
 	if cfg.retryRatio > 0 {
-		t.retryBudget = retry.NewBudget(cfg.retryRatio, 1)
+		t.retryBudget = retry.NewBudget(cfg.retryRatio, DefaultRetryAllowance)
 	}
 	t.policy.Budget = t.retryBudget
 	return t
+}
+
+// scaledGate returns the default gate configuration with its opening-rate
+// ramp scaled to the rate-limit window: a simulator whose "minute" is 6s
+// runs ten times faster, and so may the ramp.
+func scaledGate(window time.Duration) gate.Config {
+	scale := 1.0
+	if window > 0 && window < budget.DefaultWindow {
+		scale = float64(budget.DefaultWindow) / float64(window)
+	}
+	return gate.Config{
+		InitialOpenRate: gate.DefaultInitialOpenRate * scale,
+		MinOpenRate:     gate.DefaultMinOpenRate * scale,
+		MaxOpenRate:     gate.DefaultMaxOpenRate * scale,
+	}
 }
 
 // Budget returns the budget the Transport schedules against (for status
@@ -606,6 +624,8 @@ func (c *call) attempt1(res *budget.Reservation, ticket *gate.Ticket) (*http.Res
 		ticket.Release()
 		return resp, nil, nil
 	}
+	// An opening the upstream accepted lets the opening rate ramp up.
+	c.ks.gate.Succeeded()
 	if !c.parsed.Stream || !isEventStream(resp.Header) {
 		return c.unary(resp, res, ticket)
 	}

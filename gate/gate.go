@@ -493,16 +493,16 @@ func (g *Gate) admit(w *waiter, fn func(time.Time) (time.Duration, bool), now ti
 	returned = true
 	g.mu.Lock()
 	g.admitting = false
+	// A request that arrived meanwhile may have become the head (a retry
+	// jumps ahead of new work) and be waiting for this call to end, whatever
+	// its outcome. Never wake w itself: it would call Admit again at once.
+	if h := g.head(); h != nil && h != w {
+		wake(h)
+	}
 	if ok {
 		return wait, true
 	}
 	g.inflight--
-	// A request that arrived meanwhile may have become the head and be
-	// waiting for this call to end. Never wake w itself: it would call Admit
-	// again at once.
-	if h := g.head(); h != nil && h != w {
-		wake(h)
-	}
 	return wait, false
 }
 

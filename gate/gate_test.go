@@ -631,3 +631,37 @@ func TestReleaseNilTicket(t *testing.T) {
 	var tk *gate.Ticket
 	tk.Release()
 }
+
+// TestRetryArrivingDuringAdmitIsWoken: a retry that jumps ahead of new work
+// while another request is inside a successful Admit must be woken when
+// that call ends, not wait for an unrelated event.
+func TestRetryArrivingDuringAdmitIsWoken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := gate.New(unpaced(4))
+		defer g.Close()
+		out := make(chan result, 2)
+		inAdmit := make(chan struct{})
+		finish := make(chan struct{})
+		acquire(t.Context(), g, "new", gate.Request{Admit: func(time.Time) (time.Duration, bool) {
+			close(inAdmit)
+			<-finish
+			return 0, true
+		}}, out)
+		<-inAdmit
+		acquire(t.Context(), g, "retry", gate.Request{Retry: true}, out)
+		synctest.Wait() // the retry is now the head, waiting for Admit to end
+		close(finish)
+		got := map[string]bool{}
+		for range 2 {
+			r := <-out
+			if r.err != nil {
+				t.Fatalf("%s: %v", r.name, r.err)
+			}
+			got[r.name] = true
+			defer r.t.Release()
+		}
+		if !got["new"] || !got["retry"] {
+			t.Fatalf("admitted %v", got)
+		}
+	})
+}

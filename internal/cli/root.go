@@ -67,4 +67,5 @@ and never presents a truncated stream as a success.`,
 // own file.
 var subcommands = []func(*env) *cobra.Command{
 	newVersionCmd,
+	newSimCmd,
 }

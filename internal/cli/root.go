@@ -68,4 +68,6 @@ and never presents a truncated stream as a success.`,
 var subcommands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newSimCmd,
+	newBenchCmd,
+	newProxyCmd,
 }

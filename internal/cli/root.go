@@ -69,5 +69,4 @@ var subcommands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newSimCmd,
 	newBenchCmd,
-	newProxyCmd,
 }

@@ -31,6 +31,11 @@ const (
 	// EventCancelled: the caller went away (context cancelled or body
 	// closed before the end).
 	EventCancelled
+	// EventResume: an interrupted stream is being continued (Attempt is
+	// the resume's number, Class and Err why it was cut, OutputTokens what
+	// the cut attempt produced, Wasted what of it never reached the
+	// caller).
+	EventResume
 )
 
 var eventNames = [...]string{
@@ -43,6 +48,7 @@ var eventNames = [...]string{
 	EventCompleted: "completed",
 	EventFailed:    "failed",
 	EventCancelled: "cancelled",
+	EventResume:    "resume",
 }
 
 // String returns the kind's snake_case name.
@@ -79,6 +85,9 @@ type Event struct {
 	// EventFailed, EventCancelled); OutputTokens on a failure counts tokens
 	// produced upstream.
 	InputTokens, OutputTokens int64
+	// Wasted is output produced upstream that never reached the caller
+	// (EventResume; an estimate).
+	Wasted int64
 	// UpstreamRequestID is the provider's request id, when known.
 	UpstreamRequestID string
 	// Err is the error (EventRejected, EventFailed, EventRetry).

@@ -8,6 +8,7 @@ import (
 	"github.com/streamgate/streamgate/cost"
 	"github.com/streamgate/streamgate/gate"
 	"github.com/streamgate/streamgate/ratelimit"
+	"github.com/streamgate/streamgate/resume"
 	"github.com/streamgate/streamgate/retry"
 )
 
@@ -44,6 +45,9 @@ type config struct {
 	observer      func(Event)
 	limits        map[string]Limits // by provider/modelClass
 	maxWait       time.Duration
+	resume        bool
+	maxResumes    int
+	prefill       *resume.PrefillPolicy
 }
 
 // Defaults for the options.
@@ -74,6 +78,9 @@ func defaultConfig() config {
 		maxResponse: DefaultMaxResponseBytes,
 		modelClass:  DefaultModelClass,
 		limits:      map[string]Limits{},
+		resume:      true,
+		maxResumes:  DefaultMaxResumes,
+		prefill:     resume.NewPrefillPolicy(resume.DefaultNoPrefillModels...),
 	}
 }
 
@@ -196,4 +203,32 @@ func WithObserver(f func(Event)) Option {
 // proxy turns that into its own 429 with retry-after.
 func WithMaxAdmissionWait(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxWait = max(d, 0) })
+}
+
+// WithResume turns the resumption of interrupted streams on (the default)
+// or off. Off, an interrupted stream ends with a *StreamError; a single
+// request can opt out with the header X-Streamgate-Resume: off.
+func WithResume(on bool) Option {
+	return optionFunc(func(c *config) { c.resume = on })
+}
+
+// WithMaxResumes bounds the continuations of one stream (default
+// DefaultMaxResumes).
+func WithMaxResumes(n int) Option {
+	return optionFunc(func(c *config) {
+		if n >= 0 {
+			c.maxResumes = n
+		}
+	})
+}
+
+// WithPrefillPolicy sets which models accept a prefilled assistant message
+// for continuations (default: resume.DefaultNoPrefillModels reject it).
+// Models that reject it are also learned from the provider's 400.
+func WithPrefillPolicy(p *resume.PrefillPolicy) Option {
+	return optionFunc(func(c *config) {
+		if p != nil {
+			c.prefill = p
+		}
+	})
 }

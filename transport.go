@@ -347,6 +347,8 @@ type call struct {
 	priority gate.Priority
 	sdkRetry bool
 	attempt  int
+	// cont marks a continuation request of a resumed stream.
+	cont bool
 }
 
 func (c *call) event(k EventKind) Event {

@@ -101,7 +101,7 @@ func TestCompleteStreamEndsWithEOFAndSettles(t *testing.T) {
 }
 
 func TestTruncatedStreamIsNeverEOF(t *testing.T) {
-	tr := NewTransport(WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := NewTransport(WithResume(false), WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return sseResponse(anthropicEvents("one two three", false)), nil
 	})))
 	resp, err := tr.RoundTrip(newRequest(t, context.Background()))
@@ -124,7 +124,7 @@ func TestTruncatedStreamIsNeverEOF(t *testing.T) {
 
 func TestMidStreamErrorEventIsTyped(t *testing.T) {
 	body := anthropicEvents("one two", false) + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
-	tr := NewTransport(WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := NewTransport(WithResume(false), WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return sseResponse(body), nil
 	})))
 	resp, err := tr.RoundTrip(newRequest(t, context.Background()))
@@ -263,7 +263,7 @@ func TestAdmissionErrorWhenWaitExceedsMaxWait(t *testing.T) {
 func TestCallerNeverReceivesHalfAnEvent(t *testing.T) {
 	whole := anthropicEvents("caf\u00e9 na\u00efve \u65e5\u672c", false)
 	cut := whole + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\xe6\x97"
-	tr := NewTransport(WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := NewTransport(WithResume(false), WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		r := sseResponse("")
 		r.Body = io.NopCloser(&oneByteReader{s: cut})
 		return r, nil
@@ -291,4 +291,30 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	p[0] = r.s[0]
 	r.s = r.s[1:]
 	return 1, nil
+}
+
+// TestToolUseCutIsATypedError: a tool_use block's partial JSON cannot be
+// continued, so a cut inside it ends in a *StreamError even with resumption
+// on, and no continuation is sent.
+func TestToolUseCutIsATypedError(t *testing.T) {
+	var calls atomic.Int32
+	body := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Par\"}}\n\n"
+	tr := NewTransport(fastPolicy(), WithBase(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return sseResponse(body), nil
+	})))
+	resp, err := tr.RoundTrip(newRequest(t, context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	var se *StreamError
+	if !errors.As(err, &se) || se.Status != sse.Truncated {
+		t.Fatalf("err = %v, want a truncated *StreamError", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d upstream requests, want 1 (no continuation of a tool_use block)", calls.Load())
+	}
 }

@@ -97,6 +97,7 @@ type Parser struct {
 	partial    bool
 	err        error
 	boundary   int // see Boundary
+	lineEnd    int // see EventEnd
 }
 
 func (p *Parser) maxSize() int {
@@ -189,11 +190,12 @@ func (p *Parser) Feed(b []byte, emit func(Event)) error {
 			return p.fail(ErrEventTooLarge)
 		}
 		before := p.events
+		p.lineEnd = inLen - len(b) + pos
 		if err := p.processLine(line, limit, emit); err != nil {
 			return p.fail(err)
 		}
 		if p.events != before {
-			p.boundary = inLen - len(b) + pos
+			p.boundary = p.lineEnd
 		}
 		p.line = trimBuffer(p.line)
 	}
@@ -396,6 +398,13 @@ func (p *Parser) End() error {
 // received. A forwarder that must never hand a reader half an event (so
 // that a stream can be resumed or spliced) forwards up to Boundary only.
 func (p *Parser) Boundary() int { return p.boundary }
+
+// EventEnd, called from within an emit callback of Feed, returns the offset
+// in that Feed's input just past the line that completed the event being
+// emitted (the bytes of the event itself may have started in earlier
+// inputs). It lets a forwarder hand over, hold back or drop the bytes of
+// each event individually.
+func (p *Parser) EventEnd() int { return p.lineEnd }
 
 // Partial reports whether the last End discarded bytes: an unterminated
 // line, or field lines whose event was never dispatched by a blank line.

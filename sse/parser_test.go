@@ -364,3 +364,28 @@ func TestParserBoundary(t *testing.T) {
 		}
 	}
 }
+
+func TestParserEventEnd(t *testing.T) {
+	stream := "event: a\ndata: 1\n\n: c\nevent: b\r\ndata: 2\r\n\r\n"
+	for split := 0; split <= len(stream); split++ {
+		var p Parser
+		var ends []int
+		off := 0
+		for _, chunk := range []string{stream[:split], stream[split:]} {
+			if err := p.Feed([]byte(chunk), func(Event) { ends = append(ends, off+p.EventEnd()) }); err != nil {
+				t.Fatal(err)
+			}
+			off += len(chunk)
+		}
+		want := []int{len("event: a\ndata: 1\n\n"), len(stream)}
+		if split == len(stream)-1 {
+			// The chunk ends between the CR and LF of the last line
+			// ending: the event is complete at the CR, and the LF that
+			// follows is a continuation of that line ending.
+			want[1]--
+		}
+		if len(ends) != 2 || ends[0] != want[0] || ends[1] != want[1] {
+			t.Fatalf("split %d: event ends %v, want %v", split, ends, want)
+		}
+	}
+}

@@ -126,4 +126,3 @@ const (
 	openaiChunkFraming    = 150 // bytes of JSON around a content delta
 	consumeBatch          = 16  // tokens
 )
-

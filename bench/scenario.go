@@ -44,3 +44,23 @@ func filler(n int) string {
 	}
 	return string(b)
 }
+
+// LongStreams is benchmarks.md's "long-streams" scenario, the seed
+// article's case: n long generations (1,000 to 2,500 tokens, max_tokens
+// 3,000) against Tier-1-like limits, so the output budget binds, with
+// mid-stream failures injected at random (15% of responses overloaded
+// mid-stream, 10% dropped mid-stream).
+func LongStreams(n int, window time.Duration, seed uint64) Scenario {
+	sc := Saturate(0, window, seed)
+	sc.Name = "long-streams"
+	sc.Sim.Faults = sim.FaultRates{Seed: seed, Rates: map[string]float64{"529-midstream": 0.15, "drop-midstream": 0.10}}
+	g := sim.Generator{Seed: sc.Sim.Seed}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	sc.Requests = make([]Request, n)
+	for i := range sc.Requests {
+		tokens := 1000 + rng.IntN(1500)
+		prompt := fmt.Sprintf("[sim:tokens=%d] Long generation %d: write the whole report.", tokens, i)
+		sc.Requests[i] = Request{Prompt: prompt, MaxTokens: 3000, Want: g.Text(conv(prompt)), Tokens: tokens}
+	}
+	return sc
+}

@@ -33,12 +33,19 @@ func (s SDK) Run(ctx context.Context, baseURL, apiKey string, sc Scenario) []Out
 // through option.WithHTTPClient and the SDK's own retries off; every request
 // is submitted at once and the Transport schedules them.
 type Streamgate struct {
+	// Label names the variant in results (default "streamgate").
+	Label string
 	// Options are extra Transport options.
 	Options []streamgate.Option
 }
 
 // Name implements Strategy.
-func (Streamgate) Name() string { return "streamgate" }
+func (s Streamgate) Name() string {
+	if s.Label != "" {
+		return s.Label
+	}
+	return "streamgate"
+}
 
 // Run implements Strategy.
 func (s Streamgate) Run(ctx context.Context, baseURL, apiKey string, sc Scenario) []Outcome {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamgate/streamgate"
 	"github.com/streamgate/streamgate/bench"
 )
 
@@ -30,28 +31,39 @@ and repeat, interleaved, and prints makespan as a ratio of the theoretical
 minimum, 429s per 1,000 requests, mid-stream failures, truncated successes and
 wasted output tokens.
 
+Scenarios:
+  saturate      a backlog with mixed lengths against Tier-1-like limits
+  long-streams  long generations, output budget binding, mid-stream faults
+
 Strategies:
-  streamgate  anthropic-sdk-go with streamgate's Transport (SDK retries off)
-  sdk         anthropic-sdk-go with its default retries, 16 workers`,
+  streamgate           anthropic-sdk-go with streamgate's Transport (SDK retries off)
+  streamgate-noresume  the same with stream resumption off
+  sdk                  anthropic-sdk-go with its default retries, 16 workers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if scenario != "saturate" {
-				return fmt.Errorf("%w: unknown scenario %q (have: saturate)", errUsage, scenario)
+			build, ok := map[string]func(int, time.Duration, uint64) bench.Scenario{
+				"saturate":     bench.Saturate,
+				"long-streams": bench.LongStreams,
+			}[scenario]
+			if !ok {
+				return fmt.Errorf("%w: unknown scenario %q (have: saturate, long-streams)", errUsage, scenario)
 			}
 			var sts []bench.Strategy
 			for _, name := range strings.Split(strategies, ",") {
 				switch strings.TrimSpace(name) {
 				case "streamgate":
 					sts = append(sts, bench.Streamgate{})
+				case "streamgate-noresume":
+					sts = append(sts, bench.Streamgate{Label: "streamgate-noresume", Options: []streamgate.Option{streamgate.WithResume(false)}})
 				case "sdk":
 					sts = append(sts, bench.SDK{})
 				default:
-					return fmt.Errorf("%w: unknown strategy %q (have: streamgate, sdk)", errUsage, name)
+					return fmt.Errorf("%w: unknown strategy %q (have: streamgate, streamgate-noresume, sdk)", errUsage, name)
 				}
 			}
 			var all []bench.Result
 			for rep := range max(repeats, 1) {
-				sc := bench.Saturate(requests, window, seed+uint64(rep))
+				sc := build(requests, window, seed+uint64(rep))
 				for _, st := range sts {
 					res, err := bench.Run(cmd.Context(), sc, st)
 					if err != nil {
@@ -73,7 +85,7 @@ Strategies:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&scenario, "scenario", "saturate", "workload: saturate (a backlog against Tier-1-like limits)")
+	f.StringVar(&scenario, "scenario", "saturate", "workload: saturate or long-streams")
 	f.IntVar(&requests, "requests", 200, "requests in the backlog")
 	f.DurationVar(&window, "window", 6*time.Second, "length of the simulated rate-limit minute")
 	f.StringVar(&strategies, "strategies", "streamgate,sdk", "comma-separated strategies to compare")

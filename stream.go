@@ -82,7 +82,7 @@ type splicer interface {
 // stream whose first event is an error is a pre-stream failure: the body is
 // closed and the classified error returned so it can be retried.
 func newStreamBody(c *call, resp *http.Response, res *budget.Reservation, ticket *gate.Ticket) (*streamBody, *apierr.Error) {
-	b := &streamBody{c: c, res: res, ticket: ticket, up: resp.Body, buf: make([]byte, 32<<10)}
+	b := &streamBody{c: c, res: res, ticket: ticket, up: resp.Body, buf: make([]byte, 8<<10)}
 	b.resumeOn = c.resumeAllowed()
 	if c.ep == OpenAIChatCompletions {
 		b.model = &sse.ChatStream{}

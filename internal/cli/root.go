@@ -69,4 +69,5 @@ var subcommands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newSimCmd,
 	newBenchCmd,
+	newProxyCmd,
 }

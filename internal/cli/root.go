@@ -70,4 +70,6 @@ var subcommands = []func(*env) *cobra.Command{
 	newSimCmd,
 	newBenchCmd,
 	newProxyCmd,
+	newBatchCmd,
+	newDemoCmd,
 }

@@ -375,7 +375,6 @@ func (c *call) costs() (charge, hold budget.Cost) {
 
 // admit waits in the key's gate until the budget admits the request.
 func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
-	charge, hold := c.costs()
 	var res *budget.Reservation
 	var admitErr error
 	var lastWait time.Duration
@@ -391,6 +390,10 @@ func (c *call) admit(isRetry bool) (*budget.Reservation, *gate.Ticket, error) {
 		Priority: c.priority,
 		Retry:    isRetry || c.sdkRetry,
 		Admit: func(time.Time) (time.Duration, bool) {
+			// Estimate at admission, not at arrival: a request queued
+			// behind a backlog benefits from what the backlog taught.
+			c.estimate = c.t.est.Estimate(c.parsed)
+			charge, hold := c.costs()
 			for range ratelimit.NumDimensions {
 				r, result, err := c.t.budget.Reserve(ctx, c.key, charge, hold)
 				var le *budget.LimitError

@@ -73,7 +73,6 @@ func BenchmarkAdmission(b *testing.B) {
 	c.ks = tr.keyState(c.ctx, c.key)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.estimate = tr.est.Estimate(parsed)
 		res, ticket, err := c.admit(false)
 		if err != nil {
 			b.Fatal(err)

@@ -20,18 +20,7 @@ func (c *call) unary(resp *http.Response, res *budget.Reservation, ticket *gate.
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.t.cfg.maxResponse))
 	resp.Body.Close()
 	if err != nil {
-		_ = res.Settle(budget.UnknownCost())
-		ticket.Release()
-		if c.ctx.Err() != nil {
-			c.cancelled(0)
-			return nil, nil, err
-		}
-		aerr := apierr.FromTransport(err)
-		if aerr == nil {
-			return nil, nil, err
-		}
-		aerr.Provider = c.key.Provider
-		return nil, aerr, err
+		return c.transportFailure(res, ticket, err)
 	}
 	in, out := unaryUsage(c.ep, b)
 	c.settle(res, in, out)

@@ -587,19 +587,7 @@ func (c *call) attempt1(res *budget.Reservation, ticket *gate.Ticket) (*http.Res
 	resp, err := c.t.cfg.base.RoundTrip(withBody(c.req, c.ctx, c.body))
 	now := time.Now()
 	if err != nil {
-		// Whether the upstream counted the request is unknown: keep the
-		// charge, release the hold.
-		_ = res.Settle(budget.UnknownCost())
-		ticket.Release()
-		if c.ctx.Err() != nil {
-			c.cancelled(0)
-			return nil, nil, err
-		}
-		if aerr := apierr.FromTransport(err); aerr != nil {
-			aerr.Provider = c.key.Provider
-			return nil, aerr, err
-		}
-		return nil, nil, err
+		return c.transportFailure(res, ticket, err)
 	}
 	snap := ratelimit.Parse(resp.Header, now)
 	_ = res.Observe(snap)
@@ -640,6 +628,24 @@ func (c *call) attempt1(res *budget.Reservation, ticket *gate.Ticket) (*http.Res
 	}
 	resp.Body = sb
 	return resp, nil, nil
+}
+
+// transportFailure ends an attempt that failed without a usable response:
+// whether the upstream counted it is unknown, so the charge is kept and the
+// hold released. A network failure comes back classified for the retry
+// policy; the caller's own cancellation, as it is.
+func (c *call) transportFailure(res *budget.Reservation, ticket *gate.Ticket, err error) (*http.Response, *apierr.Error, error) {
+	_ = res.Settle(budget.UnknownCost())
+	ticket.Release()
+	if c.ctx.Err() != nil {
+		c.cancelled(0)
+		return nil, nil, err
+	}
+	if aerr := apierr.FromTransport(err); aerr != nil {
+		aerr.Provider = c.key.Provider
+		return nil, aerr, err
+	}
+	return nil, nil, err
 }
 
 func isEventStream(h http.Header) bool {

@@ -61,6 +61,7 @@ type streamBody struct {
 	cparser    sse.Parser  // parses the continuation's events
 	splicer    splicer
 	spliceErr  error
+	contMu     sync.Mutex // guards contCancel, which Close reads while Read holds mu
 	contCancel context.CancelFunc
 	priorOut   int64 // output produced by attempts before the current one
 	priorIn    int64 // input billed to them
@@ -288,17 +289,15 @@ func (b *streamBody) Close() error {
 	return nil
 }
 
-var contMu sync.Mutex // guards streamBody.contCancel across Read and Close
-
 func (b *streamBody) contCancelFunc() context.CancelFunc {
-	contMu.Lock()
-	defer contMu.Unlock()
+	b.contMu.Lock()
+	defer b.contMu.Unlock()
 	return b.contCancel
 }
 
 func (b *streamBody) setContCancel(f context.CancelFunc) {
-	contMu.Lock()
-	defer contMu.Unlock()
+	b.contMu.Lock()
+	defer b.contMu.Unlock()
 	b.contCancel = f
 }
 

@@ -136,8 +136,17 @@ func streamgateBinary(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	t.Cleanup(func() {})
 	return binPath
+}
+
+// TestMain removes the binary streamgateBinary built, once every test
+// (and every -count repetition) is done with it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 // A real process killed with SIGKILL at random moments, then rerun until
@@ -147,7 +156,6 @@ func TestBatchKilledAtRandomPointsGivesExactlyOnce(t *testing.T) {
 		t.Skip("builds and kills a real process")
 	}
 	bin := streamgateBinary(t)
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	s, url := startTestSim(t, 1500)
 	dir := t.TempDir()
 	in, want := batchInput(t, dir, 20, []int{10, 80, 300, 600, 40, 150}, s.Generator())

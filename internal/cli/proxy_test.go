@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,39 +96,14 @@ func TestProxySettingsPrecedence(t *testing.T) {
 	})
 }
 
-// lineWriter is a goroutine-safe writer that hands over its first line.
-type lineWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	once sync.Once
-	ch   chan string
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if i := bytes.IndexByte(w.buf.Bytes(), '\n'); i >= 0 {
-		line := string(w.buf.Bytes()[:i])
-		w.once.Do(func() { w.ch <- line })
-	}
-	return len(p), nil
-}
-
-func (w *lineWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 func TestProxyServesUntilCancelled(t *testing.T) {
 	s := sim.New(sim.Config{TokensPerSecond: -1})
 	up := httptest.NewServer(s)
 	defer func() { up.Close(); _ = s.Close() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lineWriter{ch: make(chan string, 1)}
-	errb := &lineWriter{ch: make(chan string, 1)}
+	out := &firstLine{ch: make(chan string, 1)}
+	errb := &firstLine{ch: make(chan string, 1)}
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--anthropic-url", up.URL, "--log-format", "text"}, out, errb)

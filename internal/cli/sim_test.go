@@ -57,6 +57,12 @@ func (w *firstLine) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (w *firstLine) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func TestSimServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -122,29 +122,14 @@ var ErrMalformed = errors.New("resume: malformed continuation stream")
 // written; the splicer's Next describes what the caller has, for another
 // resume.
 type ContinuationError struct {
-	// Type is the provider's error type, e.g. "overloaded_error".
-	Type string
-	// Code is the OpenAI error code, e.g. "rate_limit_exceeded".
-	Code string
-	// Message is the provider's message.
-	Message string
-	// Raw is the event's data, for classification (apierr.FromEvent).
-	Raw []byte
+	// ErrorEvent is the continuation's error event: type, code, message
+	// and the raw data for classification (apierr.FromEvent).
+	sse.ErrorEvent
 }
 
 // Error implements error.
 func (e *ContinuationError) Error() string {
-	msg := "resume: continuation stream error"
-	if e.Type != "" {
-		msg += ": " + e.Type
-	}
-	if e.Code != "" {
-		msg += " (" + e.Code + ")"
-	}
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
-	return msg
+	return "resume: continuation stream error: " + e.ErrorEvent.Error()
 }
 
 // verdictError turns a stream model's final verdict into the splicer's
@@ -154,7 +139,8 @@ func verdictError(v sse.Verdict) error {
 	case sse.Errored:
 		e := &ContinuationError{}
 		if v.Error != nil {
-			e.Type, e.Code, e.Message, e.Raw = v.Error.Type, v.Error.Code, v.Error.Message, bytes.Clone(v.Error.Raw)
+			e.ErrorEvent = *v.Error
+			e.Raw = bytes.Clone(v.Error.Raw)
 		}
 		return e
 	case sse.Malformed:
